@@ -1,5 +1,8 @@
 """Train a zoo model: `python train.py model=beta_vae beta=4` (see conf/train.yaml)."""
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -7,9 +10,10 @@ from zoo.runtime import reexec_with_tuned_allocator
 
 reexec_with_tuned_allocator()
 
-from zoo.config import register_resolvers  # noqa: E402
+from zoo.config import ConfigError, check_group_choices, register_resolvers  # noqa: E402
 from zoo.train import main  # noqa: E402
 
+CONF = Path(__file__).resolve().parent / "conf"
 register_resolvers()
 
 
@@ -19,4 +23,8 @@ def run(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    try:
+        check_group_choices(sys.argv[1:], CONF)
+    except ConfigError as err:
+        raise SystemExit(f"error: {err}") from None
     run()

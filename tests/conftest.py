@@ -40,7 +40,9 @@ def run_train(args: Sequence[str], tmp: Path, timeout: float = 300) -> subproces
     """Run ``python train.py <args>`` from the repo root with a tiny, offline, CPU setup."""
     env = {**os.environ, "ZOO_DATA_DIR": str(tmp / "data"), "WANDB_SILENT": "true"}
     env.pop("WANDB_MODE", None)
-    cmd = [sys.executable, "train.py", f"paths.log_dir={tmp / 'logs'}", "trainer.accelerator=cpu", *args]
+    flags = [a for a in args if a.startswith("-")]
+    overrides = [a for a in args if not a.startswith("-")]
+    cmd = [sys.executable, "train.py", *flags, f"paths.log_dir={tmp / 'logs'}", "trainer.accelerator=cpu", *overrides]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -17,6 +18,22 @@ def check(condition: bool, key: str, value: Any, allowed: str) -> None:
     """Raise :class:`ConfigError` unless ``condition`` holds."""
     if not condition:
         raise ConfigError(key, value, allowed)
+
+
+def check_group_choices(overrides: list[str], conf_dir: str | Path) -> None:
+    """Fail in one line on a config-group choice that does not exist (``data=imagenet``).
+
+    Hydra would stop too, with a longer message; this names the group, the value and the options.
+    """
+    conf = Path(conf_dir)
+    for override in overrides:
+        key, sep, value = override.lstrip("+~").partition("=")
+        group = conf / key
+        if not sep or "." in key or not group.is_dir() or value in ("", "null"):
+            continue
+        options = sorted(p.stem for p in group.glob("*.yaml"))
+        for choice in value.split(","):
+            check(choice in options, key, choice, f"one of {', '.join(options)}")
 
 
 def register_resolvers() -> None:

@@ -40,7 +40,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train one model; returns the final logged metrics. Always closes the W&B run."""
     if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, trainer = build(cfg)
     try:
         for logger in trainer.loggers:
