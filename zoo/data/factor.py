@@ -98,6 +98,7 @@ class FactorDataModule(L.LightningDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__()
+        self.save_hyperparameters()  # stored in checkpoints, so evaluation rebuilds this datamodule
         if batch_size < 1:
             raise ConfigError("data.batch_size", batch_size, "an integer >= 1")
         if not 0 <= val_fraction < 1:

@@ -34,6 +34,19 @@ class LatentLayout:
         return sum(self.categorical) + self.continuous
 
 
+def plain_config(obj: object, hparams: dict) -> dict:
+    """``{"_target_": "module.Class", **hparams}`` with tuples as lists: loadable with weights_only."""
+
+    def plain(v: object) -> object:
+        if isinstance(v, (list, tuple)):
+            return [plain(i) for i in v]
+        if isinstance(v, dict):
+            return {str(k): plain(i) for k, i in v.items()}
+        return v
+
+    return {"_target_": f"{type(obj).__module__}.{type(obj).__qualname__}", **plain(dict(hparams))}
+
+
 class ZooModule(L.LightningModule):
     """Base LightningModule of the zoo: a generative model with a latent space.
 
@@ -54,6 +67,14 @@ class ZooModule(L.LightningModule):
         Costly extras (per-dimension terms) are logged only then, so the hot path stays lean.
         """
         return self._trainer is None or self.trainer._logger_connector.should_update_logs
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Store what rebuilds the run without unpickling code: ``checkpoint["zoo"]`` holds the
+        model's and the datamodule's ``_target_`` and init arguments as plain Python values."""
+        checkpoint["zoo"] = {"model": plain_config(self, self.hparams)}
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        if datamodule is not None and datamodule.hparams:
+            checkpoint["zoo"]["data"] = plain_config(datamodule, datamodule.hparams)
 
     def encode(self, x: Tensor) -> Tensor:
         """Images (B, C, H, W) in [0, 1] -> representation (B, latent_layout.code_size)."""
