@@ -2,5 +2,7 @@
 
 from zoo.models.base import LatentLayout, ZooModule
 from zoo.models.beta_vae import BetaVAE
+from zoo.models.gan import GAN
+from zoo.models.infogan import InfoGAN
 
-__all__ = ["BetaVAE", "LatentLayout", "ZooModule"]
+__all__ = ["GAN", "BetaVAE", "InfoGAN", "LatentLayout", "ZooModule"]
