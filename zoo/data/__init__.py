@@ -1,0 +1,1 @@
+from zoo.data.mnist import FashionMNISTDataModule, LabelledImageDataModule, MNISTDataModule
