@@ -75,7 +75,7 @@ def test_grid_constants_and_index_round_trip():
     index = torch.cat([torch.arange(0, 737_280, 997), torch.tensor([737_279])])
     classes = dm.index_to_classes(index)
     assert torch.equal(dm.classes_to_index(classes), index)
-    assert torch.equal(D.classes_of(index), classes)
+    assert torch.equal(D.index_to_classes(index, D.FACTOR_SIZES), classes)
     assert torch.equal(D.grid_classes(40_958, 40_962), dm.index_to_classes(torch.arange(40_958, 40_962)))
     assert D.grid_classes(1023, 1025).tolist() == [[0, 0, 0, 0, 31, 31], [0, 0, 0, 1, 0, 0]]
 

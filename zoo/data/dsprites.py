@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from zoo.config import ConfigError
-from zoo.data.factor import FactorDataModule
+from zoo.data.factor import FactorDataModule, index_to_classes
 
 log = logging.getLogger(__name__)
 
@@ -228,15 +228,9 @@ def render(
     return out
 
 
-def classes_of(index: Tensor, sizes: tuple[int, ...] = FACTOR_SIZES) -> Tensor:
-    """long (N, K) factor classes of long (N,) grid indices (C order: the last factor is fastest)."""
-    bases = torch.tensor([math.prod(sizes[k + 1 :]) for k in range(len(sizes))])
-    return torch.div(index.long()[:, None], bases, rounding_mode="floor") % torch.tensor(sizes)
-
-
 def grid_classes(start: int, stop: int, sizes: tuple[int, ...] = FACTOR_SIZES) -> Tensor:
     """long (stop - start, K): the factor classes of grid indices start..stop-1."""
-    return classes_of(torch.arange(start, stop), sizes)
+    return index_to_classes(torch.arange(start, stop), sizes)
 
 
 def render_grid(
@@ -271,7 +265,7 @@ def _probe(sizes: tuple[int, ...]) -> tuple[Tensor, np.ndarray, str]:
     key = tuple(sizes)
     if key not in _probes:
         index = _probe_indices(math.prod(sizes))
-        packed = np.packbits(render(classes_of(index, sizes)).numpy().reshape(len(index), -1), axis=1)
+        packed = np.packbits(render(index_to_classes(index, sizes)).numpy().reshape(len(index), -1), axis=1)
         digest = hashlib.sha256(json.dumps(RENDER_PARAMS, sort_keys=True).encode())
         digest.update(packed.tobytes())
         _probes[key] = (index, packed, digest.hexdigest())

@@ -18,6 +18,22 @@ from torch.utils.data import DataLoader, Dataset
 from zoo.config import ConfigError
 
 
+def grid_bases(sizes: Sequence[int]) -> Tensor:
+    """long (K,): ``bases[k] = prod(sizes[k+1:])``, so ``index = classes @ bases`` (C order)."""
+    return torch.tensor([math.prod(sizes[k + 1 :]) for k in range(len(sizes))], dtype=torch.long)
+
+
+def classes_to_index(classes: Tensor, sizes: Sequence[int]) -> Tensor:
+    """long (N, K) factor classes -> long (N,) grid indices."""
+    return (classes.long() * grid_bases(sizes).to(classes.device)).sum(-1)
+
+
+def index_to_classes(index: Tensor, sizes: Sequence[int]) -> Tensor:
+    """long (N,) grid indices -> long (N, K) factor classes."""
+    bases = grid_bases(sizes).to(index.device)
+    return torch.div(index.long()[:, None], bases, rounding_mode="floor") % torch.tensor(sizes, device=index.device)
+
+
 def _identity(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
     """Collate for ``__getitems__`` datasets: the dataset already returns a whole batch."""
     return batch
@@ -130,17 +146,15 @@ class FactorDataModule(L.LightningDataModule):
     @property
     def bases(self) -> Tensor:
         """long (K,): ``bases[k] = prod(sizes[k+1:])``, so ``index = classes @ bases``."""
-        sizes = self.factor_sizes
-        return torch.tensor([math.prod(sizes[k + 1 :]) for k in range(len(sizes))], dtype=torch.long)
+        return grid_bases(self.factor_sizes)
 
     def classes_to_index(self, classes: Tensor) -> Tensor:
         """long (N, K) factor classes -> long (N,) grid indices."""
-        return (classes.long() * self.bases.to(classes.device)).sum(-1)
+        return classes_to_index(classes, self.factor_sizes)
 
     def index_to_classes(self, index: Tensor) -> Tensor:
         """long (N,) grid indices -> long (N, K) factor classes."""
-        sizes = torch.tensor(self.factor_sizes, device=index.device)
-        return torch.div(index.long()[:, None], self.bases.to(index.device), rounding_mode="floor") % sizes
+        return index_to_classes(index, self.factor_sizes)
 
     def classes_to_values(self, classes: Tensor) -> Tensor:
         """long (N, K) factor classes -> float64 (N, K) factor values as the dataset stores them."""
