@@ -64,6 +64,7 @@ class LabelledImageDataModule(L.LightningDataModule):
         check(num_workers >= 0, "data.num_workers", num_workers, "an integer >= 0")
         self.data_dir, self.batch_size, self.subset, self.seed = data_dir, batch_size, subset, seed
         self.num_workers = num_workers
+        self.save_hyperparameters()  # stored in checkpoints, so evaluation rebuilds this datamodule
         self.train_set: FactorImages | None = None
         self.val_set: FactorImages | None = None
 

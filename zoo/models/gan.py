@@ -32,8 +32,8 @@ class GAN(ZooModule):
 
     Generator: fc layers ``hidden`` -> fc to the smallest feature map -> stride-2 transposed convs,
     batch norm and ReLU, sigmoid output in [0, 1]. Discriminator: stride-2 convs and fc ``hidden``
-    with batch norm (not on the first conv) and LeakyReLU, then one logit. With the defaults on
-    28x28 these are exactly the InfoGAN MNIST networks (Chen et al. 2016, App. C.1).
+    with batch norm (not on the first conv) and LeakyReLU, then one logit. On 28x28 with the
+    default widths these are the layers of the InfoGAN MNIST networks (Chen et al. 2016, App. C.1).
 
     Training (Lightning manual optimisation), per batch of real images x:
       1. draw z from the prior, fake = G(z);
@@ -168,11 +168,16 @@ class GAN(ZooModule):
         """``optimizer.step()`` without Lightning's step counter (see the class docstring)."""
         self.trainer.strategy.optimizer_step(optimizer.optimizer, _no_closure)
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        """D's loss on held-out real images and fresh samples: a gap to train/d_loss means D memorises."""
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """Log D's loss on held-out real images and fresh samples (a gap to train/d_loss means D memorises).
+
+        Returns D's trunk features (B, F) of the real images, for subclasses that read them.
+        """
         x = batch[0]
-        fake_logits = self.discriminate(self.sample(len(x)))
-        self.log("val/d_loss", self.discriminator_loss(self.discriminate(x), fake_logits))
+        features = self.trunk(x)
+        real_logits = self.d_head(features).squeeze(1)
+        self.log("val/d_loss", self.discriminator_loss(real_logits, self.discriminate(self.sample(len(x)))))
+        return features
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         hp = self.hparams

@@ -190,14 +190,15 @@ class InfoGAN(GAN):
     def on_validation_epoch_start(self) -> None:
         self._confusion = {}
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        super().validation_step(batch, batch_idx)
-        x, y = batch
-        logits, _, _ = self.q_estimates(self.trunk(x))
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        features = super().validation_step(batch, batch_idx)
+        y = batch[1]
+        logits, _, _ = self.q_estimates(features)
         for k, j, _ in self.scored_pairs():
             n = self.latent_layout.categorical[k]
             conf = confusion_matrix(logits[k].argmax(1), y[:, j].to(self.device), n, n)
             self._confusion[k, j] = self._confusion[k, j] + conf if (k, j) in self._confusion else conf
+        return features
 
     def on_validation_epoch_end(self) -> None:
         """Log ``val/cat_accuracy/cat<k>/<label>``: accuracy after the Hungarian matching of values to labels."""
