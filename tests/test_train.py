@@ -23,6 +23,7 @@ TINY = [
     "trainer.log_every_n_steps=2",
     "callbacks.traversals.every_n_steps=3",
     "callbacks.model_checkpoint.every_n_train_steps=3",
+    "~callbacks.evaluation",  # scored in test_evaluation.py
 ]
 
 

@@ -74,3 +74,13 @@ def run_file(run_dir: str | Path) -> Path:
     """The ``run-<id>.wandb`` log of an offline run directory."""
     (path,) = Path(run_dir).glob("run-*.wandb")
     return path
+
+
+def summary(path: str | Path) -> dict[str, object]:
+    """The run summary as last updated (``run.summary``), values json-decoded."""
+    out: dict[str, object] = {}
+    for r in records(path):
+        if r.WhichOneof("record_type") == "summary":
+            for i in r.summary.update:
+                out[i.key or "/".join(i.nested_key)] = json.loads(i.value_json)
+    return out

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from zoo.config import check
 from zoo.data.factor import FactorDataModule
+from zoo.metrics import evaluate_all, scores_of
 from zoo.models.base import ZooModule
 
 log = logging.getLogger(__name__)
@@ -27,13 +28,13 @@ def score(
     metrics: Sequence[str],
     seed: int = 0,
     mask: torch.Tensor | None = None,
+    options: dict | None = None,
 ) -> dict:
     """Run the reference protocol (``zoo.metrics.evaluate_all``) on ``model.encode`` in eval mode.
 
+    ``options`` overrides reference settings per metric, e.g. ``{"mig": {"num_points": 1000}}``.
     Returns the metrics' result: float scores at the top level, plus settings, versions, timings.
     """
-    from zoo.metrics import evaluate_all
-
     was_training = model.training
     model.eval()
     try:
@@ -41,14 +42,9 @@ def score(
         def encode(x: torch.Tensor) -> torch.Tensor:
             return model.encode(x.to(model.device)).float()
 
-        return evaluate_all(encode, datamodule, metrics=tuple(metrics), seed=seed, mask=mask)
+        return evaluate_all(encode, datamodule, metrics=tuple(metrics), seed=seed, mask=mask, options=options)
     finally:
         model.train(was_training)
-
-
-def scalar_scores(result: dict) -> dict[str, float]:
-    """The float scores of a result, without settings, versions and timings."""
-    return {k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def write_json(path: str | Path, payload: object) -> None:
@@ -93,11 +89,12 @@ def evaluate(cfg: DictConfig) -> dict:
     """
     model, datamodule = load_checkpoint(cfg.ckpt_path, cfg.paths.data_dir)
     check(isinstance(datamodule, FactorDataModule), "data", type(datamodule).__name__, "a factor dataset (e.g. data=dsprites)")
-    result = score(model, datamodule, cfg.metrics, seed=cfg.seed)
+    options = OmegaConf.to_container(cfg.options, resolve=True) if cfg.get("options") else None
+    result = score(model, datamodule, cfg.metrics, seed=cfg.seed, options=options)
     report = {"ckpt_path": str(cfg.ckpt_path), "config": OmegaConf.to_container(cfg, resolve=True), **result}
     out = Path(cfg.paths.output_dir) / "metrics.json"
     write_json(out, report)
-    for key, value in scalar_scores(result).items():
+    for key, value in scores_of(result).items():
         print(f"{key:>24s}  {value:.4f}")
     print(f"saved {out}")
     return report

@@ -15,9 +15,10 @@ log = logging.getLogger(__name__)
 
 
 def instantiate(cfg: DictConfig, **kwargs):
-    """``hydra.utils.instantiate`` that surfaces a :class:`ConfigError` as itself, not wrapped."""
+    """``hydra.utils.instantiate`` with plain Python containers (checkpoints then hold no
+    OmegaConf objects and load with ``weights_only=True``), surfacing a :class:`ConfigError` as itself."""
     try:
-        return hydra.utils.instantiate(cfg, **kwargs)
+        return hydra.utils.instantiate(cfg, _convert_="all", **kwargs)
     except InstantiationException as err:
         cause = err.__cause__
         while cause is not None and not isinstance(cause, ConfigError):

@@ -11,7 +11,8 @@ from lightning.pytorch.loggers import WandbLogger
 
 from zoo.config import check
 from zoo.data.factor import FactorDataModule
-from zoo.evaluate import scalar_scores, score, write_json
+from zoo.evaluate import score, write_json
+from zoo.metrics import scores_of
 from zoo.models.base import ZooModule
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,14 @@ class DisentanglementEvaluation(L.Callback):
         metrics: names understood by ``zoo.metrics.evaluate_all``.
         every_n_steps: period in optimiser steps; 0 evaluates only at the end.
         seed: seed of every metric's random state (the reference protocol uses 0).
+        options: per-metric overrides of the reference settings, e.g. ``{"mig": {"num_points": 1000}}``.
     """
 
-    def __init__(self, metrics: Sequence[str] = ("mig", "dci"), every_n_steps: int = 0, seed: int = 0) -> None:
+    def __init__(
+        self, metrics: Sequence[str] = ("mig", "dci"), every_n_steps: int = 0, seed: int = 0, options: dict | None = None
+    ) -> None:
         check(every_n_steps >= 0, "callbacks.evaluation.every_n_steps", every_n_steps, "an integer >= 0")
-        self.metrics, self.every_n_steps, self.seed = list(metrics), every_n_steps, seed
+        self.metrics, self.every_n_steps, self.seed, self.options = list(metrics), every_n_steps, seed, options or {}
         self.history: list[dict] = []
         self._last_step = -1
 
@@ -61,8 +65,8 @@ class DisentanglementEvaluation(L.Callback):
         self._last_step = step = trainer.global_step
         if not trainer.is_global_zero or not self._applies(trainer, pl_module):
             return {}
-        result = score(pl_module, trainer.datamodule, self.metrics, seed=self.seed)
-        scores = {f"disentanglement/{k}": v for k, v in scalar_scores(result).items()}
+        result = score(pl_module, trainer.datamodule, self.metrics, seed=self.seed, options=self.options)
+        scores = {f"disentanglement/{k}": v for k, v in scores_of(result).items()}
         for logger in trainer.loggers:
             logger.log_metrics(scores, step=step)
             if final and isinstance(logger, WandbLogger):
