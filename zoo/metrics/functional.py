@@ -242,8 +242,11 @@ def dci(
     # (OpenMP's fine-grained sync degrades badly under load) and ~linear on idle cores.
     with torch_threads(1):
         if workers > 1:
+            # largest factors first, so the last one to finish is a small one
+            by_size = sorted(active, key=lambda j: -len(torch.unique(tf[:, j])))
             with ThreadPoolExecutor(workers) as pool:
-                fitted = list(pool.map(fit, active))
+                done = dict(zip(by_size, pool.map(fit, by_size)))
+            fitted = [done[j] for j in active]
         else:
             fitted = [fit(j) for j in active]
     importance = np.stack([r[0] for r in fitted], axis=1)  # (D, K')

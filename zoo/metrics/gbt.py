@@ -178,6 +178,10 @@ class GradientBoostedTrees:
         Returns heap-ordered inner-node features (kc, 2^depth-1) and thresholds (inf: no split), the
         leaf of every training sample (kc, n), the unnormalised importances (kc, d) and whether each
         tree's root split.
+
+        Layout: at every level the samples of each tree are kept in each feature's sorted order,
+        grouped by node (nodes in order, each contiguous), so per-node values reach every position
+        with one ``repeat_interleave`` and a stable partition moves the children into place.
         """
         kc, n = g.shape
         d = order.shape[0]
@@ -189,26 +193,28 @@ class GradientBoostedTrees:
         thr32 = torch.tensor(FEATURE_THRESHOLD, dtype=torch.float32)
         rows = torch.arange(kc)[:, None]
         position = torch.arange(n)
+        position_f = position.to(f64)
         xt = X32.T  # (d, n)
-        g2 = g * g
+        g_flat, g2_flat = g.reshape(-1), (g * g).reshape(-1)
         tie_feat, tie_pos = ties
         tie_pos = tie_pos.unsqueeze(0).expand(kc, -1)  # (kc, T): where each tie sample sits now
 
         perm = None  # (kc, d, n) sample at each node-grouped sorted position; None: ``order`` for all
-        node = torch.zeros(kc, n, dtype=torch.long)
-        count = torch.full((kc, 1), float(n), dtype=f64)
-        start = torch.zeros(kc, 1, dtype=torch.long)
+        node = torch.zeros(kc, n, dtype=torch.long)  # node of each sample (heap index within its level)
+        count = torch.full((kc, 1), n, dtype=torch.long)
         alive = torch.ones(kc, 1, dtype=torch.bool)
         prev = None  # (weighted impurity, split mask, feature) of the previous level's nodes
         split_root = torch.zeros(kc, dtype=torch.bool)
         level = 0
         for level in range(depth + 1):
             n_nodes = 2**level
-            s1 = torch.zeros(kc, n_nodes, dtype=f64).scatter_add_(1, node, g)
-            s2 = torch.zeros_like(s1).scatter_add_(1, node, g2)
-            c = count.clamp_min(1)
+            flat_node = (node + rows * n_nodes).view(-1)
+            s1 = torch.bincount(flat_node, weights=g_flat, minlength=kc * n_nodes).view(kc, n_nodes)
+            s2 = torch.bincount(flat_node, weights=g2_flat, minlength=kc * n_nodes).view(kc, n_nodes)
+            cnt = count.to(f64)
+            c = cnt.clamp_min(1)
             impurity = torch.where(count > 0, s2 / c - (s1 / c) ** 2, 0.0)
-            weighted = count * impurity
+            weighted = cnt * impurity
             if prev is not None:  # importance of the previous level's splits: parent - left - right
                 p_weighted, p_split, p_feat = prev
                 children = weighted.view(kc, -1, 2).sum(-1)
@@ -218,6 +224,15 @@ class GradientBoostedTrees:
             can_split = alive & (count >= 2) & (impurity > IMPURITY_EPS)
             if not bool(can_split.any()):
                 break
+            start = torch.cumsum(count, 1) - count
+            counts_flat = count.view(-1)
+
+            # flat index of the node at every sorted position (nodes are contiguous and in order)
+            seg_flat = torch.repeat_interleave(torch.arange(kc * n_nodes), counts_flat, output_size=kc * n)
+
+            def spread(v: Tensor) -> Tensor:
+                """Per-node values (kc, n_nodes) -> every sorted position (kc, n)."""
+                return v.reshape(-1).index_select(0, seg_flat).view(kc, n)
 
             def sorted_rows(t: Tensor, out: Tensor) -> Tensor:
                 """(kc, n) per-sample values -> (kc, d, n) in each feature's node-grouped order."""
@@ -228,22 +243,14 @@ class GradientBoostedTrees:
                     torch.gather(t, 1, perm.view(kc, d * n), out=flat)
                 return flat.view(kc, d, n)
 
-            first = order[0].expand(kc, n) if perm is None else perm[:, 0, :]
-            seg = node.gather(1, first)  # node of each sorted position (the same for every feature)
-            # per-node quantities at every sorted position, gathered in one go:
-            # start, count, sum, sum of the earlier nodes, splittable
-            per_node = torch.stack(
-                [start.to(f64), count, s1, torch.cumsum(s1, 1) - s1, can_split.to(f64)], dim=2
-            )
-            at = per_node.gather(1, seg.unsqueeze(2).expand(kc, n, 5))
-            seg_start = at[..., 0].long()
-            n_left = position - at[..., 0] + 1
-            n_right = at[..., 1] - n_left
+            seg = (seg_flat.view(kc, n) - rows * n_nodes)  # node at each sorted position
+            n_left = position_f - spread(start.to(f64)) + 1
+            n_right = spread(cnt) - n_left
             # left sums: a running sum over all positions minus the sums of the earlier nodes
             s_left = sorted_rows(g, ws["f1"])
             torch.cumsum(s_left, 2, out=s_left)
-            s_left.sub_(at[..., 3].unsqueeze(1))
-            s_right = torch.sub(at[..., 2].unsqueeze(1), s_left, out=ws["f2"][:kc])
+            s_left.sub_(spread(torch.cumsum(s1, 1) - s1).unsqueeze(1))
+            s_right = torch.sub(spread(s1).unsqueeze(1), s_left, out=ws["f2"][:kc])
             proxy = s_left.square_().div_(n_left.unsqueeze(1))
             proxy.add_(s_right.square_().div_(n_right.clamp_min(1).unsqueeze(1)))
             if tie_feat.numel():  # a position whose node successor is within FEATURE_THRESHOLD is no split
@@ -254,9 +261,9 @@ class GradientBoostedTrees:
                 tied = xt[fk, b_s] <= xt[fk, a_s] + thr32
                 proxy[rows.expand_as(fk)[tied], fk[tied], tie_pos[tied]] = -math.inf
             best_val = proxy.amax(dim=1)  # (kc, n): the best feature at each sorted position
-            best_val.masked_fill_((n_right < 1) | (at[..., 4] == 0), -math.inf)
+            best_val.masked_fill_((n_right < 1) | ~spread(can_split), -math.inf)
             node_best = torch.full((kc, n_nodes), -math.inf, dtype=f64).scatter_reduce(1, seg, best_val, "amax")
-            hit = (best_val == node_best.gather(1, seg)) & (best_val > -math.inf)
+            hit = (best_val == spread(node_best)) & (best_val > -math.inf)
             best_pos = torch.full((kc, n_nodes), n, dtype=torch.long)
             best_pos = best_pos.scatter_reduce(1, seg, torch.where(hit, position, n), "amin")
             split = best_pos < n  # (kc, n_nodes): the first best position of each node ...
@@ -276,14 +283,14 @@ class GradientBoostedTrees:
             # route the samples: x <= threshold goes left (a node that does not split sends all left)
             go_left = xt.gather(0, f.gather(1, node)).double() <= thr.gather(1, node)
             new_node = 2 * node + (~go_left).long()
-            new_count = torch.zeros(kc, 2 * n_nodes, dtype=f64).scatter_add_(1, new_node, torch.ones_like(g))
-            new_start = (torch.cumsum(new_count, 1) - new_count).long()
+            flat_new = (new_node + rows * (2 * n_nodes)).view(-1)
+            new_count = torch.bincount(flat_new, minlength=kc * 2 * n_nodes).view(kc, 2 * n_nodes)
             alive = split.repeat_interleave(2, dim=1)
             if level < depth - 1:  # stable partition: every node stays contiguous in every sorted order
-                left_n = new_count[:, 0::2].long()  # (kc, n_nodes)
+                left_n = new_count[:, 0::2]  # (kc, n_nodes)
                 left_before = torch.cumsum(left_n, 1) - left_n
-                a = (start - left_before - 1).gather(1, seg).unsqueeze(1)  # left: a + running left count
-                b = ((left_n + left_before).gather(1, seg) + position).unsqueeze(1)  # right: b - count
+                a = spread(start - left_before - 1).unsqueeze(1)  # left sample: a + running left count
+                b = (spread(left_n + left_before) + position).unsqueeze(1)  # right sample: b - left count
                 left_sorted = sorted_rows(go_left.long(), ws["i3"])  # 0/1 as int64: no conversions below
                 cl = torch.cumsum(left_sorted, 2, out=ws["i1"][:kc])
                 # new = (b - cl) + left * (a - b + 2 cl): arithmetic is cheaper than torch.where here
@@ -294,7 +301,7 @@ class GradientBoostedTrees:
                 perm = target[:kc].scatter_(2, new_pos, src)
                 if tie_feat.numel():
                     tie_pos = new_pos[rows, tie_feat.unsqueeze(0).expand(kc, -1), tie_pos]
-            node, count, start = new_node, new_count, new_start
+            node, count = new_node, new_count
         leaf = node << (depth - level) if level < depth else node
         return feat_all, thr_all, leaf, imp_tree, split_root
 
