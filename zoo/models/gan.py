@@ -46,9 +46,9 @@ class GAN(ZooModule):
     while ``log_every_n_steps``, ``val_check_interval`` and the logged step axis
     (``fit_loop.epoch_loop._batches_that_stepped``) count batches. The D step is therefore taken
     through ``trainer.strategy.optimizer_step`` (precision plugin and hooks included) without the
-    wrapper's step counter, so ``global_step`` = batches trained = the W&B ``trainer/global_step``
-    axis, ``trainer.max_steps`` means batches, and step-periodic callbacks (traversals,
-    checkpoints) fire every N batches, exactly as for the VAEs.
+    wrapper's step counter, so ``global_step`` counts batches, like the logged step axis (W&B's
+    ``trainer/global_step``): ``trainer.max_steps`` means batches, and step-periodic callbacks
+    (traversals, checkpoints) fire every N batches, exactly as for the VAEs.
 
     Args:
         image_shape: (C, H, W) of the data; set from the datamodule at instantiation.
@@ -159,7 +159,7 @@ class GAN(ZooModule):
             opt_g.step()
 
         terms.pop("g_total")
-        self.log_dict({"train/d_loss": d_loss, "train/g_loss": terms.pop("g_loss")}, prog_bar=True)
+        self.log_dict({"train/d_loss": d_loss.detach(), "train/g_loss": terms.pop("g_loss").detach()}, prog_bar=True)
         if self.logging_step():
             d_probs = {"d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean()}
             self.log_dict({f"train/{k}": v.detach() for k, v in {**terms, **d_probs}.items()})
