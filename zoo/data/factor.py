@@ -75,7 +75,51 @@ class FactorImages(Dataset):
         return x[0], y[0]
 
 
-class FactorDataModule(L.LightningDataModule):
+class ImageDataModule(L.LightningDataModule):
+    """Base of every zoo datamodule: in-memory uint8 images served a whole batch at a time.
+
+    Subclasses build ``train_set`` and ``val_set`` (:class:`FactorImages`) in ``setup``; batches
+    are ``(x float (B, C, H, W) in [0, 1], y long (B, K))``.
+
+    Args:
+        batch_size: images per batch.
+        num_workers: DataLoader worker processes (0 is fastest for in-memory data).
+    """
+
+    #: (C, H, W) of one image.
+    image_shape: tuple[int, int, int] = (1, 64, 64)
+    #: stored value that maps to 1.0.
+    max_value: float = 1.0
+
+    def __init__(self, batch_size: int = 64, num_workers: int = 0) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ConfigError("data.batch_size", batch_size, "an integer >= 1")
+        if num_workers < 0:
+            raise ConfigError("data.num_workers", num_workers, "an integer >= 0")
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.train_set: FactorImages | None = None
+        self.val_set: FactorImages | None = None
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle,
+            collate_fn=_identity,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+
+class FactorDataModule(ImageDataModule):
     """Base datamodule of a full factor grid.
 
     Subclasses set ``factor_names``, ``factor_sizes``, ``factor_values``, ``image_shape`` and
@@ -98,10 +142,6 @@ class FactorDataModule(L.LightningDataModule):
     factor_values: tuple[Tensor, ...] = ()
     #: indices of the factors that are ground truth (scored by the metrics).
     ground_truth: tuple[int, ...] = ()
-    #: (C, H, W) of one image.
-    image_shape: tuple[int, int, int] = (1, 64, 64)
-    #: stored value that maps to 1.0.
-    max_value: float = 1.0
 
     def __init__(
         self,
@@ -113,25 +153,19 @@ class FactorDataModule(L.LightningDataModule):
         on_device: bool = False,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, num_workers)
         self.save_hyperparameters()  # stored in checkpoints, so evaluation rebuilds this datamodule
-        if batch_size < 1:
-            raise ConfigError("data.batch_size", batch_size, "an integer >= 1")
         if not 0 <= val_fraction < 1:
             raise ConfigError("data.val_fraction", val_fraction, "a number in [0, 1)")
         if subset is not None and not 2 <= subset <= self.num_points:
             raise ConfigError("data.subset", subset, f"null or an integer in [2, {self.num_points}]")
         self.data_dir = data_dir
-        self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.seed = seed
         self.subset = subset
         self.on_device = on_device
-        self.num_workers = num_workers
         self.images: Tensor | None = None  # uint8 store, rows = self.indices
         self.indices: Tensor | None = None  # grid index of each stored row, or None for the full grid
-        self.train_set: FactorImages | None = None
-        self.val_set: FactorImages | None = None
 
     # ---- the grid -------------------------------------------------------------------------
     @property
@@ -225,20 +259,3 @@ class FactorDataModule(L.LightningDataModule):
         # Train and val views share the store: they index it through row ids, never copy it.
         self.train_set = FactorImages(self.images, rows[n_val:], factors[n_val:], self.max_value)
         self.val_set = FactorImages(self.images, rows[:n_val], factors[:n_val], self.max_value)
-
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            drop_last=shuffle,
-            collate_fn=_identity,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)

@@ -12,18 +12,16 @@ from __future__ import annotations
 import os
 from urllib.error import URLError
 
-import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.datasets.utils import extract_archive
 
 from zoo.config import ConfigError, check
-from zoo.data.factor import FactorImages, _identity
+from zoo.data.factor import FactorImages, ImageDataModule
 
 
-class LabelledImageDataModule(L.LightningDataModule):
+class LabelledImageDataModule(ImageDataModule):
     """In-memory uint8 images with one class label each, served a whole batch at a time by ``FactorImages``.
 
     Batches are ``(x float (B, C, H, W) in [0, 1], y long (B, 1))``: the label is the one "factor",
@@ -58,15 +56,10 @@ class LabelledImageDataModule(L.LightningDataModule):
         seed: int = 0,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
-        check(batch_size >= 1, "data.batch_size", batch_size, "an integer >= 1")
+        super().__init__(batch_size, num_workers)
         check(subset is None or subset >= 1, "data.subset", subset, "null or an integer >= 1")
-        check(num_workers >= 0, "data.num_workers", num_workers, "an integer >= 0")
-        self.data_dir, self.batch_size, self.subset, self.seed = data_dir, batch_size, subset, seed
-        self.num_workers = num_workers
+        self.data_dir, self.subset, self.seed = data_dir, subset, seed
         self.save_hyperparameters()  # stored in checkpoints, so evaluation rebuilds this datamodule
-        self.train_set: FactorImages | None = None
-        self.val_set: FactorImages | None = None
 
     def load_split(self, train: bool) -> tuple[Tensor, Tensor]:
         """uint8 images (N, H, W[, C]) and long labels (N,) of the training or the test split."""
@@ -83,23 +76,6 @@ class LabelledImageDataModule(L.LightningDataModule):
         self.train_set = FactorImages(images, rows, labels[rows, None], self.max_value)
         test_images, test_labels = self.load_split(train=False)
         self.val_set = FactorImages(test_images, torch.arange(len(test_images)), test_labels[:, None], self.max_value)
-
-    def _loader(self, dataset: FactorImages, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            drop_last=shuffle,
-            collate_fn=_identity,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
 
 
 class MNISTDataModule(LabelledImageDataModule):
