@@ -2,6 +2,7 @@
 
     python benchmarks/metrics.py                      # sanity grid (4, 6, 8, 10, 12), rotated codes
     python benchmarks/metrics.py --grid dsprites --codes perfect --skip-suite
+    python benchmarks/metrics.py --threads 1          # robust when other processes load the cores
 
 The encoder is a trivial read-out of the synthetic "images" (their pixels are the factor classes), so
 the numbers are the metrics' own cost. For the sampling metrics (BetaVAE, FactorVAE, the suite) the
@@ -9,6 +10,9 @@ time spent in ``images_for`` + ``encode`` is measured and subtracted in the "exc
 Targets on 2 cores: MIG on 10,000 codes < 0.5 s, whole suite < 60 s.
 
 Timings on a shared machine drift with the load of other processes: the load average is printed.
+With 2 OpenMP threads on 2 loaded cores, small torch ops (the synthetic encoder, MIG's counts) slow
+down by 10x or more; ``--threads 1`` avoids that. DCI always fits its factors in worker threads with
+single-threaded torch ops.
 """
 
 from __future__ import annotations
@@ -90,7 +94,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="repeats of the fast metrics (median reported)")
     ap.add_argument("--skip-suite", action="store_true", help="do not time evaluate_all")
     ap.add_argument("--skip-sampling", action="store_true", help="do not time BetaVAE / FactorVAE")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     sizes = SANITY_SIZES if args.grid == "sanity" else DSPRITES_SIZES
     dm = SyntheticFactors(sizes)
