@@ -32,7 +32,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_callback_writes_json_and_wandb_summary(trained: Path) -> None:
     history = json.loads((trained / "metrics.json").read_text())
     final = history[-1]
-    assert final["final"] and final["step"] == 6
+    assert final["step"] == 6
     for key in ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness"):
         assert 0.0 <= final[key] <= 1.0, key
     assert "torch" in json.dumps(final) and "sklearn" in json.dumps(final) or "scikit" in json.dumps(final)

@@ -52,14 +52,24 @@ def history(path: str | Path) -> list[dict[str, object]]:
     return rows
 
 
-def config(path: str | Path) -> dict[str, object]:
-    """The run config as last updated (``wandb.config``), values json-decoded."""
+def _updates(path: str | Path, kind: str) -> dict[str, object]:
+    """The last value of every key of ``config`` or ``summary`` update records, json-decoded."""
     out: dict[str, object] = {}
     for r in records(path):
-        if r.WhichOneof("record_type") == "config":
-            for i in r.config.update:
+        if r.WhichOneof("record_type") == kind:
+            for i in getattr(r, kind).update:
                 out[i.key or "/".join(i.nested_key)] = json.loads(i.value_json)
     return out
+
+
+def config(path: str | Path) -> dict[str, object]:
+    """The run config as last updated (``wandb.config``)."""
+    return _updates(path, "config")
+
+
+def summary(path: str | Path) -> dict[str, object]:
+    """The run summary as last updated (``run.summary``)."""
+    return _updates(path, "summary")
 
 
 def run_info(path: str | Path) -> pb.RunRecord:
@@ -75,12 +85,3 @@ def run_file(run_dir: str | Path) -> Path:
     (path,) = Path(run_dir).glob("run-*.wandb")
     return path
 
-
-def summary(path: str | Path) -> dict[str, object]:
-    """The run summary as last updated (``run.summary``), values json-decoded."""
-    out: dict[str, object] = {}
-    for r in records(path):
-        if r.WhichOneof("record_type") == "summary":
-            for i in r.summary.update:
-                out[i.key or "/".join(i.nested_key)] = json.loads(i.value_json)
-    return out

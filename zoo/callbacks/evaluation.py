@@ -9,7 +9,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 
-from zoo.config import check
+from zoo.callbacks.periodic import EveryNSteps
 from zoo.data.factor import FactorDataModule
 from zoo.evaluate import score, write_json
 from zoo.metrics import scores_of
@@ -18,13 +18,13 @@ from zoo.models.base import ZooModule
 log = logging.getLogger(__name__)
 
 
-class DisentanglementEvaluation(L.Callback):
+class DisentanglementEvaluation(EveryNSteps):
     """Scores the model's ``encode`` with the reference protocol on the run's factor dataset.
 
     At the end of training (and every ``every_n_steps`` optimiser steps if > 0) it logs
-    ``disentanglement/<score>`` to every logger, puts the final scores in the W&B run summary and
-    writes ``<default_root_dir>/metrics.json``: one entry per evaluation with the scores, the
-    settings, seeds and library versions. Models without an encoder (a plain GAN) and datasets
+    ``disentanglement/<score>`` to every logger, puts the latest scores in the W&B run summary and
+    writes ``<default_root_dir>/metrics.json``: one entry per evaluation (the last is the final
+    one) with the step, scores, settings, seeds and library versions. Models without an encoder (a plain GAN) and datasets
     without ground-truth factors are skipped with a warning.
 
     Args:
@@ -37,10 +37,9 @@ class DisentanglementEvaluation(L.Callback):
     def __init__(
         self, metrics: Sequence[str] = ("mig", "dci"), every_n_steps: int = 0, seed: int = 0, options: dict | None = None
     ) -> None:
-        check(every_n_steps >= 0, "callbacks.evaluation.every_n_steps", every_n_steps, "an integer >= 0")
-        self.metrics, self.every_n_steps, self.seed, self.options = list(metrics), every_n_steps, seed, options or {}
+        super().__init__(every_n_steps, "evaluation")
+        self.metrics, self.seed, self.options = list(metrics), seed, options or {}
         self.history: list[dict] = []
-        self._last_step = -1
 
     def _applies(self, trainer: L.Trainer, pl_module: ZooModule) -> bool:
         if not isinstance(trainer.datamodule, FactorDataModule):
@@ -51,26 +50,16 @@ class DisentanglementEvaluation(L.Callback):
             return False
         return True
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: ZooModule, outputs, batch, batch_idx: int) -> None:
+    def run(self, trainer: L.Trainer, pl_module: ZooModule) -> None:
+        """Score now; log, summarise and append to ``metrics.json``."""
         step = trainer.global_step
-        if self.every_n_steps and step % self.every_n_steps == 0 and step != self._last_step:
-            self.evaluate(trainer, pl_module)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: ZooModule) -> None:
-        if trainer.global_step != self._last_step:
-            self.evaluate(trainer, pl_module, final=True)
-
-    def evaluate(self, trainer: L.Trainer, pl_module: ZooModule, final: bool = False) -> dict[str, float]:
-        """Score now; log, summarise (if ``final``) and append to ``metrics.json``."""
-        self._last_step = step = trainer.global_step
         if not trainer.is_global_zero or not self._applies(trainer, pl_module):
-            return {}
+            return
         result = score(pl_module, trainer.datamodule, self.metrics, seed=self.seed, options=self.options)
         scores = {f"disentanglement/{k}": v for k, v in scores_of(result).items()}
         for logger in trainer.loggers:
             logger.log_metrics(scores, step=step)
-            if final and isinstance(logger, WandbLogger):
+            if isinstance(logger, WandbLogger):
                 logger.experiment.summary.update(scores)
-        self.history.append({"step": step, "final": final, **result})
+        self.history.append({"step": step, **result})
         write_json(Path(trainer.default_root_dir) / "metrics.json", self.history)
-        return scores

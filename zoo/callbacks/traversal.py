@@ -12,6 +12,7 @@ from PIL import Image
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from zoo.callbacks.periodic import EveryNSteps
 from zoo.config import check
 from zoo.models.base import ZooModule
 
@@ -23,7 +24,7 @@ def to_pil(grid: Tensor, pad_value: float = 0.5) -> Image.Image:
     return Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
 
 
-class LatentTraversals(L.Callback):
+class LatentTraversals(EveryNSteps):
     """Shows what a model's latents do, every ``every_n_steps`` optimiser steps and at the end.
 
     Logs, under the run's W&B media and as PNG files in ``<default_root_dir>/images``:
@@ -39,28 +40,18 @@ class LatentTraversals(L.Callback):
     """
 
     def __init__(self, every_n_steps: int = 1000, num_images: int = 3, steps: int = 10, num_samples: int = 16) -> None:
-        check(every_n_steps >= 0, "callbacks.traversals.every_n_steps", every_n_steps, "an integer >= 0")
+        super().__init__(every_n_steps, "traversals")
         check(num_images >= 1, "callbacks.traversals.num_images", num_images, "an integer >= 1")
         check(steps >= 2, "callbacks.traversals.steps", steps, "an integer >= 2")
         check(num_samples >= 1, "callbacks.traversals.num_samples", num_samples, "an integer >= 1")
-        self.every_n_steps, self.num_images, self.steps, self.num_samples = every_n_steps, num_images, steps, num_samples
+        self.num_images, self.steps, self.num_samples = num_images, steps, num_samples
         self.images: Tensor | None = None
-        self._last_step = -1
 
     def on_train_start(self, trainer: L.Trainer, pl_module: ZooModule) -> None:
         dm = trainer.datamodule
         loader = dm.val_dataloader() if len(dm.val_set) else dm.train_dataloader()
         x = next(iter(loader))[0]
         self.images = x[: max(self.num_images, self.num_samples)].to(pl_module.device)
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: ZooModule, outputs, batch, batch_idx: int) -> None:
-        step = trainer.global_step
-        if self.every_n_steps and step % self.every_n_steps == 0 and step != self._last_step:
-            self.log_images(trainer, pl_module)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: ZooModule) -> None:
-        if trainer.global_step != self._last_step:
-            self.log_images(trainer, pl_module)
 
     @torch.no_grad()
     def figures(self, pl_module: ZooModule) -> dict[str, Tensor]:
@@ -79,9 +70,9 @@ class LatentTraversals(L.Callback):
             pl_module.train(was_training)
         return figs
 
-    def log_images(self, trainer: L.Trainer, pl_module: ZooModule) -> None:
+    def run(self, trainer: L.Trainer, pl_module: ZooModule) -> None:
         """Render every figure, save it as PNG and log it to each W&B logger at the current step."""
-        step = self._last_step = trainer.global_step
+        step = trainer.global_step
         if not trainer.is_global_zero:
             return
         out = Path(trainer.default_root_dir) / "images"
