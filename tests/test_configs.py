@@ -29,9 +29,10 @@ def test_every_model_and_dataset_composes_and_builds(model: str, data: str, tmp_
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_every_experiment_composes(name: str, tmp_path: Path) -> None:
-    cfg = compose_train([f"experiment={name}"], tmp_path)
-    OmegaConf.resolve(cfg)
+def test_every_experiment_composes_and_builds(name: str, tmp_path: Path) -> None:
+    cfg = compose_train([f"experiment={name}", "logger=csv"], tmp_path)
+    datamodule, module, _ = build(cfg)
+    assert tuple(module.hparams.image_shape) == tuple(datamodule.image_shape)
 
 
 @pytest.mark.parametrize("name", SEARCHES)

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from zoo.config import check
 from zoo.models.base import LatentLayout, ZooModule
-from zoo.models.networks import ConvDecoder, ConvEncoder
+from zoo.models.networks import ConvDecoder, ConvEncoder, conv_channels
 
 OBJECTIVES = ("higgins", "capacity")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -55,7 +55,9 @@ class BetaVAE(ZooModule):
         gaussian_std: pixel standard deviation of the Gaussian likelihood; 1/sqrt(2) makes the
             loss the summed squared error used by disentanglement_lib, up to a constant.
         lr, adam_betas: Adam settings (Locatello et al. 2019 use lr 1e-4).
-        channels, hidden: the shared encoder/decoder family's sizes (Burgess et al. 2018).
+        channels: conv widths, input side first; None = 32 per conv the image allows (Burgess
+            et al. 2018: four for 64x64, two for 28x28).
+        hidden: widths of the fully connected layers (Burgess et al. 2018: 256, 256).
         traversal_span: traversals sweep each latent over code ± this many prior std units.
     """
 
@@ -72,7 +74,7 @@ class BetaVAE(ZooModule):
         gaussian_std: float = 0.5**0.5,
         lr: float = 1e-4,
         adam_betas: Sequence[float] = (0.9, 0.999),
-        channels: Sequence[int] = (32, 32, 32, 32),
+        channels: Sequence[int] | None = None,
         hidden: Sequence[int] = (256, 256),
         traversal_span: float = 2.0,
     ) -> None:
@@ -88,6 +90,7 @@ class BetaVAE(ZooModule):
         check(lr > 0, "model.lr", lr, "a number > 0")
         self.save_hyperparameters()
         self.latent_layout = LatentLayout(continuous=latent_dim)
+        channels = list(channels) if channels is not None else conv_channels(image_shape, 32)
         self.encoder = ConvEncoder(image_shape, channels, hidden, out_dim=2 * latent_dim)
         self.decoder = ConvDecoder(image_shape, latent_dim, channels, hidden)
         # Running mean of the KL of each latent (nats), for ordering traversals by information.

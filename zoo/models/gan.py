@@ -12,15 +12,7 @@ from torch import Tensor, nn
 
 from zoo.config import check
 from zoo.models.base import LatentLayout, ZooModule
-from zoo.models.networks import ConvDecoder, ConvEncoder, conv_resolutions
-
-
-def dcgan_channels(image_shape: Sequence[int]) -> list[int]:
-    """64, 128, 256, ...: one stride-2 conv per halving the image allows, doubling the width each time.
-
-    28x28 -> [64, 128] (the InfoGAN MNIST nets); 64x64 -> [64, 128, 256, 512] (DCGAN).
-    """
-    return [64 * 2**i for i in range(len(conv_resolutions(image_shape[1])))]
+from zoo.models.networks import ConvDecoder, ConvEncoder, conv_channels
 
 
 def _no_closure() -> None:
@@ -53,7 +45,7 @@ class GAN(ZooModule):
     Args:
         image_shape: (C, H, W) of the data; set from the datamodule at instantiation.
         noise_dim: dimensions of z ~ N(0, I).
-        channels: conv widths, input side first; None = :func:`dcgan_channels` of the image.
+        channels: conv widths, input side first; None = :func:`conv_channels` with width 64, doubling (DCGAN).
         hidden: fc widths after the convs (the InfoGAN nets use one layer of 1024).
         negative_slope: the discriminator's LeakyReLU slope (DCGAN 0.2, InfoGAN 0.1).
         d_lr, g_lr: Adam learning rates of the discriminator and of the generator.
@@ -83,7 +75,7 @@ class GAN(ZooModule):
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.latent_layout = self.make_layout()
-        channels = list(channels) if channels is not None else dcgan_channels(image_shape)
+        channels = list(channels) if channels is not None else conv_channels(image_shape, 64, growth=2)
         self.generator = ConvDecoder(image_shape, self.latent_layout.size, channels, hidden, batchnorm=True)
         self.trunk = ConvEncoder(image_shape, channels, hidden, None, batchnorm=True, negative_slope=negative_slope)
         self.d_head = nn.Linear(self.trunk.out_features, 1)

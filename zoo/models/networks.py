@@ -22,6 +22,15 @@ def conv_resolutions(size: int, num_convs: int | None = None) -> list[int]:
     return out
 
 
+def conv_channels(image_shape: Sequence[int], width: int, growth: int = 1) -> list[int]:
+    """Widths of the stride-2 convs the image allows, input side first: ``width * growth**i``.
+
+    Burgess et al. (2018): width 32, growth 1 (64x64 -> [32, 32, 32, 32]; 28x28 -> [32, 32]).
+    DCGAN / InfoGAN: width 64, growth 2 (64x64 -> [64, 128, 256, 512]; 28x28 -> [64, 128]).
+    """
+    return [width * growth**i for i in range(len(conv_resolutions(image_shape[1])))]
+
+
 def _act(negative_slope: float) -> nn.Module:
     return nn.LeakyReLU(negative_slope) if negative_slope > 0 else nn.ReLU()
 
