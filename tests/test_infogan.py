@@ -17,6 +17,7 @@ from test_mnist import write_mnist
 from zoo.config import ConfigError
 from zoo.data.factor import FactorDataModule
 from zoo.data.mnist import MNISTDataModule
+from zoo.evaluate import load_checkpoint
 from zoo.metrics.hungarian import confusion_matrix, hungarian_accuracy
 from zoo.models import InfoGAN
 from zoo.models.infogan import gaussian_nll
@@ -190,3 +191,9 @@ def test_cli_infogan_on_mnist_files_logs_traversals_and_the_mi_bound(tmp_path: P
     config = wr.config(log)
     assert config["lambda_info"] == 1.0 and config["model"]["lambda_info"] == 1.0
     assert wr.run_info(log).job_type == "infogan"
+
+    # The checkpoint rebuilds the model and its datamodule without unpickling code.
+    model, datamodule = load_checkpoint(run / "checkpoints/last.ckpt")
+    assert isinstance(model, InfoGAN) and isinstance(datamodule, MNISTDataModule)
+    assert model.latent_layout == InfoGAN(**SMALL).latent_layout and datamodule.batch_size == 16
+    assert model.eval().encode(torch.rand(2, 1, 28, 28)).shape == (2, 12)
