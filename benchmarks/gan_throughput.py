@@ -15,8 +15,6 @@ host load affects them alike; medians are reported. The glibc allocator is tuned
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -24,15 +22,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zoo.runtime import MALLOC_ENV, reexec_with_tuned_allocator  # noqa: E402
+from zoo.runtime import reexec_with_tuned_allocator  # noqa: E402
 
 reexec_with_tuned_allocator()
 
-import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from benchmarks._common import environment, lightning_images_per_second  # noqa: E402
 from zoo.data.mnist import LabelledImageDataModule  # noqa: E402
 from zoo.models import GAN, InfoGAN  # noqa: E402
 
@@ -83,40 +81,6 @@ def plain_loop(cls: type[GAN], store: Tensor, steps: int, batch_size: int, warmu
     return steps * batch_size / (time.perf_counter() - t)
 
 
-class _Clock(L.Callback):
-    """Wall time from the end of the warm-up batches to the end of training."""
-
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.start, self.stop = warmup, 0.0, 0.0
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int) -> None:
-        if trainer.global_step == self.warmup:
-            self.start = time.perf_counter()
-        self.stop = time.perf_counter()
-
-
-def lightning_loop(cls: type[GAN], dm: RandomDigits, steps: int, warmup: int, extras: bool, out: str) -> float:
-    """Images/s through the zoo's Trainer path; ``extras`` adds the progress bar and W&B offline."""
-    from lightning.pytorch.loggers import WandbLogger
-
-    torch.manual_seed(0)
-    model = cls(image_shape=dm.image_shape)
-    clock = _Clock(warmup)
-    logger = WandbLogger(project="zoo-bench", save_dir=out, offline=True) if extras else False
-    trainer = L.Trainer(
-        max_steps=warmup + steps, logger=logger, callbacks=[clock], enable_checkpointing=False,
-        enable_progress_bar=extras, enable_model_summary=False, limit_val_batches=0,
-        log_every_n_steps=50, default_root_dir=out, accelerator="cpu", devices=1,
-    )  # fmt: skip
-    trainer.fit(model, datamodule=dm)
-    if extras:
-        import wandb
-
-        wandb.finish()
-    assert trainer.global_step == warmup + steps  # one step per batch
-    return steps * dm.batch_size / (clock.stop - clock.start)
-
-
 def step_mflop(cls: type[GAN], batch_size: int) -> float:
     """MFLOP per image of one training step (both updates, forward + backward, counted by torch)."""
     model = cls(image_shape=(1, 28, 28))
@@ -146,14 +110,13 @@ def main() -> None:
                     if path == paths[0]:
                         v = plain_loop(cls, store, args.steps, args.batch_size, args.warmup)
                     else:
-                        v = lightning_loop(cls, dm, args.steps, args.warmup, extras=path == paths[2], out=out)
+                        torch.manual_seed(0)
+                        model = cls(image_shape=dm.image_shape)
+                        v = lightning_images_per_second(model, dm, args.steps, args.warmup, path == paths[2], out)
                     results.setdefault((name, path), []).append(v)
 
     print("## Environment")
-    print(f"- python {platform.python_version()}, torch {torch.__version__}, lightning {L.__version__}, {platform.processor() or platform.machine()}")
-    print(f"- torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"- batch {args.batch_size}, fp32, MNIST 28x28 paper nets, {args.rounds} rounds x {args.steps} steps after {args.warmup} warm-up (medians)")
-    print(f"- allocator: {'tuned ' + str(MALLOC_ENV) if all(k in os.environ for k in MALLOC_ENV) else 'glibc default'}")
+    print("\n".join(environment(f"batch {args.batch_size}, fp32, MNIST 28x28 paper nets, {args.rounds} rounds x {args.steps} steps after {args.warmup} warm-up (medians)")))
     print()
     print("| model | path | img/s | ms/step | vs plain | per-round img/s |")
     print("|---|---|---|---|---|---|")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -22,15 +21,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zoo.runtime import MALLOC_ENV, reexec_with_tuned_allocator  # noqa: E402
+from zoo.runtime import reexec_with_tuned_allocator  # noqa: E402
 
 reexec_with_tuned_allocator()
 
-import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from zoo.data.dsprites import DSpritesDataModule, load_grid, render  # noqa: E402
+from benchmarks._common import environment, lightning_images_per_second  # noqa: E402
+from zoo.data.dsprites import DSpritesDataModule, grid_classes, load_grid, render  # noqa: E402
 from zoo.models import BetaVAE  # noqa: E402
 
 
@@ -65,7 +64,11 @@ def layer_gflops(model: BetaVAE, x: torch.Tensor, reps: int = 20) -> float:
     """
     inputs: dict[torch.nn.Module, torch.Tensor] = {}
     kinds = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
-    hooks = [m.register_forward_hook(lambda m, i, o: inputs.setdefault(m, i[0].detach())) for m in model.modules() if isinstance(m, kinds)]
+
+    def keep_input(module: torch.nn.Module, args: tuple, output: torch.Tensor) -> None:
+        inputs.setdefault(module, args[0].detach())
+
+    hooks = [m.register_forward_hook(keep_input) for m in model.modules() if isinstance(m, kinds)]
     model(x)
     for h in hooks:
         h.remove()
@@ -103,42 +106,11 @@ def plain_loop(store: torch.Tensor, steps: int, batch_size: int, warmup: int = 1
     return steps * batch_size / (time.perf_counter() - t)
 
 
-class _Clock(L.Callback):
-    """Wall time from the end of the warm-up batches to the end of training."""
-
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.start, self.stop = warmup, 0.0, 0.0
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step == self.warmup:
-            self.start = time.perf_counter()
-        self.stop = time.perf_counter()
-
-
-def lightning_loop(dm: DSpritesDataModule, steps: int, warmup: int, extras: bool, out: str) -> float:
-    """Images/s through the zoo's Trainer path; ``extras`` adds the progress bar and W&B offline."""
-    from lightning.pytorch.loggers import WandbLogger
-
-    torch.manual_seed(0)
-    model = BetaVAE(image_shape=dm.image_shape)
-    clock = _Clock(warmup)
-    logger = WandbLogger(project="zoo-bench", save_dir=out, offline=True) if extras else False
-    trainer = L.Trainer(
-        max_steps=warmup + steps, logger=logger, callbacks=[clock], enable_checkpointing=False,
-        enable_progress_bar=extras, enable_model_summary=False, limit_val_batches=0,
-        log_every_n_steps=50, default_root_dir=out, accelerator="cpu", devices=1,
-    )
-    trainer.fit(model, datamodule=dm)
-    if extras:
-        import wandb
-
-        wandb.finish(quiet=True)
-    return steps * dm.batch_size / (clock.stop - clock.start)
-
-
 def loader_ms(dm: DSpritesDataModule, batches: int = 200) -> float:
     """Milliseconds per batch to draw a shuffled batch from the datamodule's train loader."""
-    it = iter(dm.train_dataloader())
+    loader = dm.train_dataloader()
+    batches = min(batches, len(loader) - 1)
+    it = iter(loader)
     next(it)
     t = time.perf_counter()
     for _ in range(batches):
@@ -159,11 +131,11 @@ def main() -> None:
     rows: list[tuple[str, str, str, str]] = []
 
     # dSprites: render and cache times.
-    classes = torch.stack([torch.randint(s, (4096,)) for s in (1, 3, 6, 40, 32, 32)], 1)
+    part = 737_280 // 16
     t = time.perf_counter()
-    render(classes)
-    render_s = (time.perf_counter() - t) / 4096 * 737_280
-    rows.append(("dSprites render (full grid, extrapolated from 4,096)", f"{render_s:.1f} s", "", ""))
+    render(grid_classes(0, part))
+    render_s = (time.perf_counter() - t) * 16
+    rows.append(("dSprites render (full grid, x16 the first 46,080 images)", f"{render_s:.1f} s", "", ""))
     t = time.perf_counter()
     grid = load_grid(args.data_dir)
     rows.append((f"dSprites cache build or load ({args.data_dir})", f"{time.perf_counter() - t:.1f} s", "", f"{peak_mb():.0f}"))
@@ -186,8 +158,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         for _ in range(args.rounds):
             plain.append(plain_loop(store, args.steps, args.batch_size, args.warmup))
-            bare.append(lightning_loop(dm, args.steps, args.warmup, extras=False, out=out))
-            full.append(lightning_loop(dm, args.steps, args.warmup, extras=True, out=out))
+            for extras, results in ((False, bare), (True, full)):
+                torch.manual_seed(0)
+                model = BetaVAE(image_shape=dm.image_shape)
+                results.append(lightning_images_per_second(model, dm, args.steps, args.warmup, extras, out))
     p = statistics.median(plain)
     load = loader_ms(dm)
     step_ms = args.batch_size / p * 1e3
@@ -197,9 +171,7 @@ def main() -> None:
     rows.append(("data: one shuffled batch from the train loader", f"{load:.2f} ms", f"{load / step_ms:.1%} of a plain step", ""))
 
     print("## Environment")
-    print(f"- python {platform.python_version()}, torch {torch.__version__}, lightning {L.__version__}, {platform.processor() or platform.machine()}")
-    print(f"- torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}, batch {args.batch_size}, fp32, {args.rounds} rounds x {args.steps} steps (medians)")
-    print(f"- allocator: {'tuned ' + str(MALLOC_ENV) if all(k in os.environ for k in MALLOC_ENV) else 'glibc default'}")
+    print("\n".join(environment(f"batch {args.batch_size}, fp32, {args.rounds} rounds x {args.steps} steps after {args.warmup} warm-up (medians)")))
     print(f"- matmul {mm:.0f} GFLOP/s; β-VAE step {flop_per_image / 1e6:.1f} MFLOP/image ; its conv/linear layers alone reach {peak:.0f} GFLOP/s -> ceiling {ceiling:,.0f} img/s")
     print()
     print("| measurement | value | detail | peak MB |")
