@@ -68,6 +68,14 @@ def test_eval_py_scores_a_checkpoint_like_the_callback(trained: Path, tmp_path: 
     assert "mig" in proc.stdout
 
 
+def test_untrained_baseline_has_the_same_architecture_and_fresh_weights(trained: Path) -> None:
+    model, _ = load_checkpoint(trained / "checkpoints/last.ckpt")
+    torch.manual_seed(0)
+    fresh, _ = load_checkpoint(trained / "checkpoints/last.ckpt", trained=False)
+    assert fresh.state_dict().keys() == model.state_dict().keys()
+    assert not torch.equal(fresh.encoder.net[0].weight, model.encoder.net[0].weight)
+
+
 def test_eval_py_rejects_a_missing_checkpoint(tmp_path: Path) -> None:
     cmd = [sys.executable, "eval.py", "ckpt_path=/nonexistent.ckpt", f"paths.log_dir={tmp_path}"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)

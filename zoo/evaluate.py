@@ -61,19 +61,23 @@ def write_json(path: str | Path, payload: object) -> None:
         raise
 
 
-def load_checkpoint(ckpt_path: str | Path, data_dir: str | None = None) -> tuple[ZooModule, FactorDataModule | None]:
+def load_checkpoint(
+    ckpt_path: str | Path, data_dir: str | None = None, trained: bool = True
+) -> tuple[ZooModule, FactorDataModule | None]:
     """Rebuild a model (and its datamodule) from a zoo checkpoint without unpickling code.
 
     The checkpoint is read with ``weights_only=True``; ``checkpoint["zoo"]`` names the classes and
     their init arguments (see ``ZooModule.on_save_checkpoint``). ``data_dir`` replaces the
-    training machine's data directory.
+    training machine's data directory. ``trained=False`` keeps the fresh initial weights: the same
+    architecture untrained, the floor a trained model's scores are compared with.
     """
     path = Path(ckpt_path)
     check(path.is_file(), "ckpt_path", str(ckpt_path), "an existing checkpoint file")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     check("zoo" in ckpt, "ckpt_path", str(ckpt_path), "a checkpoint written by `python train.py`")
     model = hydra.utils.instantiate(ckpt["zoo"]["model"], _convert_="all")
-    model.load_state_dict(ckpt["state_dict"])
+    if trained:
+        model.load_state_dict(ckpt["state_dict"])
     data_cfg = ckpt["zoo"].get("data")
     if data_cfg is None:
         return model, None
@@ -87,11 +91,12 @@ def evaluate(cfg: DictConfig) -> dict:
 
     The checkpoint's datamodule is rebuilt with this machine's ``paths.data_dir``.
     """
-    model, datamodule = load_checkpoint(cfg.ckpt_path, cfg.paths.data_dir)
+    torch.manual_seed(cfg.seed)  # the initial weights of an untrained model
+    model, datamodule = load_checkpoint(cfg.ckpt_path, cfg.paths.data_dir, trained=not cfg.untrained)
     check(isinstance(datamodule, FactorDataModule), "data", type(datamodule).__name__, "a factor dataset (e.g. data=dsprites)")
     options = OmegaConf.to_container(cfg.options, resolve=True) if cfg.get("options") else None
     result = score(model, datamodule, cfg.metrics, seed=cfg.seed, options=options)
-    report = {"ckpt_path": str(cfg.ckpt_path), "config": OmegaConf.to_container(cfg, resolve=True), **result}
+    report = {"ckpt_path": str(cfg.ckpt_path), "untrained": cfg.untrained, "config": OmegaConf.to_container(cfg, resolve=True), **result}
     out = Path(cfg.paths.output_dir) / "metrics.json"
     write_json(out, report)
     for key, value in scores_of(result).items():
