@@ -44,7 +44,8 @@ class InfoGAN(GAN):
     L_I = H(c) - E[-log Q(c | G(z, c))]. Categorical: H = ln(classes), so the bound is ln 10 ≈
     2.303 nats for a Q that recovers a 10-way code and 0 for a uniform Q. Continuous: H = ln 2
     (differential), and with a fixed std σ the bound is at most ln 2 - ln σ - ½ ln 2π (< 0 for
-    σ = 1): a looser bound, still the quantity maximised.
+    σ = 1): a looser bound, still the quantity maximised. With a learned std it can exceed ln 2:
+    a differential entropy is no ceiling on the mutual information of a continuous code.
 
     Args:
         noise_dim: incompressible noise dimensions (paper, MNIST: 62).
