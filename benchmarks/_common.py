@@ -29,14 +29,17 @@ def lightning_images_per_second(
 ) -> float:
     """Images/s of ``steps`` timed training steps through ``lightning.Trainer`` after ``warmup`` steps.
 
-    ``extras`` adds what ``python train.py`` runs with: the progress bar and W&B offline logging.
+    ``extras`` adds what ``python train.py`` runs with: its progress bar (conf/callbacks/progress_bar.yaml)
+    and W&B offline logging.
     """
+    from lightning.pytorch.callbacks import TQDMProgressBar
     from lightning.pytorch.loggers import WandbLogger
 
     clock = Clock(warmup)
+    callbacks: list[L.Callback] = [clock, TQDMProgressBar(refresh_rate=20)] if extras else [clock]
     logger = WandbLogger(project="zoo-bench", save_dir=out, offline=True) if extras else False
     trainer = L.Trainer(
-        max_steps=warmup + steps, logger=logger, callbacks=[clock], enable_checkpointing=False,
+        max_steps=warmup + steps, logger=logger, callbacks=callbacks, enable_checkpointing=False,
         enable_progress_bar=extras, enable_model_summary=False, limit_val_batches=0,
         log_every_n_steps=50, default_root_dir=out, accelerator="cpu", devices=1,
     )  # fmt: skip
