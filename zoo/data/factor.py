@@ -214,18 +214,20 @@ class FactorDataModule(ImageDataModule):
 
     def images_for(self, classes: Tensor) -> Tensor:
         """float (N, C, H, W) in [0, 1]: the images of the given factor classes (N, K)."""
-        index = self.classes_to_index(classes.cpu())
-        if self.images is not None and self.indices is None:
-            store = self.images
-            return images_to_float(store[index.to(store.device)], self.max_value)
-        rendered = self.render(classes.cpu()) if type(self).render is not FactorDataModule.render else None
-        if rendered is None:
+        if self.images is None or self.indices is not None:  # the whole grid is not in memory
+            if self.can_render:
+                return images_to_float(self.render(classes.cpu()), self.max_value)
             self.prepare_data()
             self.images, self.indices = self._place(self.load_images()), None
-            return self.images_for(classes)
-        return images_to_float(rendered, self.max_value)
+        index = self.classes_to_index(classes.cpu()).to(self.images.device)
+        return images_to_float(self.images[index], self.max_value)
 
     # ---- subclass hooks -------------------------------------------------------------------
+    @property
+    def can_render(self) -> bool:
+        """Whether this dataset draws images for arbitrary classes (it overrides :meth:`render`)."""
+        return type(self).render is not FactorDataModule.render
+
     def load_images(self) -> Tensor:
         """uint8 (N, H, W[, C]): the whole grid in index order (build or read the cache here)."""
         raise NotImplementedError
@@ -244,7 +246,7 @@ class FactorDataModule(ImageDataModule):
         if self.train_set is not None:
             return
         gen = torch.Generator().manual_seed(self.seed)
-        if self.subset is not None and type(self).render is not FactorDataModule.render:
+        if self.subset is not None and self.can_render:
             self.indices = torch.randperm(self.num_points, generator=gen)[: self.subset].sort().values
             self.images = self._place(self.render(self.index_to_classes(self.indices)))
             rows = torch.randperm(len(self.indices), generator=gen)
